@@ -1,0 +1,238 @@
+"""`r1chat -p`: answer one prompt and exit.
+
+stdout carries only the answer (streamed) or one JSON object; reasoning,
+progress and notices go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+
+from r1chat import catalog as catalog_module
+from r1chat import config, store
+from r1chat.conversation import R1_TEMPERATURE, R1_TOP_P, Message
+from r1chat.errors import UsageError
+from r1chat.locale import _
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+DIM, RESET = "\x1b[2m", "\x1b[0m"
+
+
+@dataclass
+class PowerReport:
+    tier: str
+    threads: int
+    battery_percent: float | None
+    reason: str
+
+
+def read_prompt(prompt: str, stdin=None) -> str:
+    """Combine the -p argument with standard input.
+
+    `-p -` reads the whole prompt from stdin; with any other prompt, text
+    piped into stdin is appended to it as context.
+
+    Raises:
+        UsageError: the resulting prompt is empty.
+    """
+    stdin = stdin if stdin is not None else sys.stdin
+    piped = ""
+    if prompt == "-" or (stdin is not None and not stdin.isatty()):
+        piped = stdin.read() if stdin is not None else ""
+    if prompt == "-":
+        if not piped.strip():
+            raise UsageError(
+                _("No prompt: `-p -` reads the prompt from standard input, which was empty."),
+                _('Pipe text in, for example `echo "Hello" | r1chat -p -`.'),
+            )
+        return piped.strip()
+    if not prompt.strip():
+        raise UsageError(_("The prompt is empty."), _('Give one, for example `r1chat -p "Hello"`.'))
+    if piped.strip():
+        return f"{prompt.strip()}\n\n{piped.strip()}"
+    return prompt.strip()
+
+
+class StderrWriter:
+    """Writes reasoning and notices to stderr, dimmed when stderr is a terminal."""
+
+    def __init__(self, stream=None) -> None:
+        self.stream = stream or sys.stderr
+        self.color = self.stream.isatty()
+        self._dimmed = False
+        self._at_line_start = True
+
+    def reasoning(self, text: str) -> None:
+        if self.color and not self._dimmed:
+            self.stream.write(DIM)
+            self._dimmed = True
+        self._write(text)
+
+    def notice(self, text: str) -> None:
+        self.end_reasoning()
+        if not self._at_line_start:
+            self._write("\n")
+        self._write(text + "\n")
+
+    def end_reasoning(self) -> None:
+        if self._dimmed:
+            self.stream.write(RESET)
+            self._dimmed = False
+        if not self._at_line_start:
+            self._write("\n")
+
+    def _write(self, text: str) -> None:
+        if not text:
+            return
+        self.stream.write(text)
+        self.stream.flush()
+        self._at_line_start = text.endswith("\n")
+
+
+def load_progress(label: str):
+    """Return a progress bar for model loading, or None when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        return None
+    from r1chat.progress import Progress
+
+    return Progress(100, label, sys.stderr, unit="%")
+
+
+def choose_model(spec: str | None, settings: config.Settings, notices: StderrWriter) -> store.ModelChoice:
+    """Resolve --model, else the `default_model` setting, else the first model on the phone."""
+    catalog = catalog_module.load_catalog()
+    spec = spec or settings.default_model
+    if spec:
+        return store.resolve_model(spec, catalog)
+    choice, is_starter = store.default_choice(catalog)
+    if is_starter:
+        notices.notice(
+            _(
+                "No model installed; using the starter model {model} (not a reasoning model). "
+                "For DeepSeek-R1 run `r1chat models pull deepseek-r1-1.5b`."
+            ).format(model=choice.label)
+        )
+    return choice
+
+
+def run(args: argparse.Namespace) -> int:
+    """Answer `args.prompt` once; return the exit code.
+
+    Raises:
+        R1ChatError: a model, file or prompt problem; the CLI reports it.
+    """
+    notices = StderrWriter()
+    prompt = read_prompt(args.prompt)
+    settings = config.load_settings()
+    choice = choose_model(args.model, settings, notices)
+    show_reasoning = args.think if args.think is not None else sys.stderr.isatty()
+
+    from r1chat.engine import Engine, Sampling
+    from r1chat.turn import run_turn
+
+    threads = args.threads
+    power = PowerReport(
+        tier=choice.variant.tier if choice.variant else "normal",
+        threads=0,
+        battery_percent=None,
+        reason="fixed by --threads" if threads else "default thread count",
+    )
+
+    progress = load_progress(_("Loading {model}").format(model=choice.label))
+    try:
+        engine = Engine(
+            choice.path,
+            n_ctx=args.ctx or settings.context_size,
+            n_threads=threads,
+            progress=(lambda fraction: progress.update(int(fraction * 100))) if progress else None,
+        )
+    finally:
+        if progress is not None:
+            progress.close()
+    power.threads = engine.n_threads
+
+    sampling = Sampling(
+        temperature=args.temperature if args.temperature is not None else R1_TEMPERATURE,
+        top_p=args.top_p if args.top_p is not None else R1_TOP_P,
+        seed=args.seed,
+        max_tokens=args.max_tokens or settings.max_tokens,
+    )
+    stdout = sys.stdout
+    answer_started = False
+
+    def on_answer(text: str) -> None:
+        nonlocal answer_started
+        if not answer_started:
+            notices.end_reasoning()
+            answer_started = True
+        if not args.json:
+            stdout.write(text)
+            stdout.flush()
+
+    def on_reasoning(text: str) -> None:
+        if show_reasoning:
+            notices.reasoning(text)
+
+    try:
+        result = run_turn(
+            engine,
+            [Message("user", prompt)],
+            r1_format=choice.is_r1,
+            sampling=sampling,
+            on_reasoning=on_reasoning,
+            on_answer=on_answer,
+        )
+    finally:
+        notices.end_reasoning()
+
+    if args.json:
+        stdout.write(json.dumps(_json_report(result, choice, engine, power), ensure_ascii=False) + "\n")
+    elif answer_started:
+        stdout.write("\n")
+    stdout.flush()
+    engine.close()
+
+    if result.finish_reason == "interrupted":
+        notices.notice(_("Interrupted; the answer above is incomplete."))
+        return EXIT_INTERRUPTED
+    if result.finish_reason == "length" and not result.answer:
+        notices.notice(
+            _(
+                "The token limit ({limit}) ran out while the model was still reasoning, so there "
+                "is no answer. Raise it with --max-tokens."
+            ).format(limit=result.stats.completion_tokens)
+        )
+        return EXIT_FAILED
+    if result.finish_reason == "length":
+        notices.notice(_("The answer was cut off at the token limit; raise it with --max-tokens."))
+    return EXIT_OK
+
+
+def _json_report(result, choice: store.ModelChoice, engine, power: PowerReport) -> dict:
+    stats = result.stats
+    return {
+        "answer": result.answer,
+        "reasoning": result.reasoning,
+        "model": choice.variant.model_id if choice.variant else str(choice.path),
+        "quant": choice.variant.quant if choice.variant else None,
+        "finish_reason": result.finish_reason,
+        "usage": {
+            "prompt_tokens": stats.prompt_tokens,
+            "completion_tokens": stats.completion_tokens,
+        },
+        "timings": {
+            "load_s": round(engine.load_s, 3),
+            "first_token_s": round(stats.first_token_s, 3),
+            "prefill_tokens_per_s": round(stats.prefill_tokens_per_s, 1),
+            "decode_tokens_per_s": round(stats.decode_tokens_per_s, 1),
+        },
+        "power": {
+            "tier": power.tier,
+            "threads": power.threads,
+            "battery_percent": power.battery_percent,
+            "reason": power.reason,
+        },
+    }
