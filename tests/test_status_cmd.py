@@ -132,12 +132,6 @@ def test_invalid_settings_raise(isolated_home):
         main(["--json"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="locale.current_language() loads the invalid settings again while SettingsError "
-    "translates its message, and recurses until RecursionError",
-)
 def test_invalid_settings_module_run_without_traceback(isolated_home):
     isolated_home.mkdir(parents=True, exist_ok=True)
     (isolated_home / "settings.toml").write_text("power_budget_w = 'lots'\n")

@@ -42,11 +42,15 @@ def current_language() -> str:
         from r1chat.config import load_settings
         from r1chat.errors import SettingsError
 
+        # Set first: a SettingsError raised while reading the file translates
+        # its own message, which calls back into this function.
+        _language = language_from_locale()
         try:
             configured = load_settings().language
         except SettingsError:
             configured = ""
-        _language = configured if configured in LANGUAGES else language_from_locale()
+        if configured in LANGUAGES:
+            _language = configured
     return _language
 
 
