@@ -121,3 +121,28 @@ class AnotherInstanceRunning(R1ChatError):
             ),
             _("Wait for it to finish, or stop it first."),
         )
+
+
+class HistoryError(R1ChatError):
+    """The conversation history database cannot be opened, read or written."""
+
+    def __init__(self, path: Path, problem: str, hint: str | None = None) -> None:
+        self.path, self.problem = path, problem
+        super().__init__(
+            _("Cannot use the history database {path}: {problem}").format(
+                path=path, problem=problem
+            ),
+            hint,
+        )
+
+
+class ConversationNotFound(R1ChatError):
+    def __init__(self, conversation_id: int) -> None:
+        self.conversation_id = conversation_id
+        super().__init__(
+            _("Conversation {id} was not found in the history. It may have been deleted.").format(
+                id=conversation_id
+            ),
+            _("Pick a conversation from the history screen."),
+        )
+
