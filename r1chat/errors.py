@@ -146,3 +146,86 @@ class ConversationNotFound(R1ChatError):
             _("Pick a conversation from the history screen."),
         )
 
+
+class DownloadError(R1ChatError):
+    """A download from one source failed; `url` names the source."""
+
+    def __init__(self, url: str, problem: str, hint: str | None = None) -> None:
+        self.url, self.problem = url, problem
+        super().__init__(
+            _("Download from {url} failed: {problem}").format(url=url, problem=problem),
+            hint
+            or _("Check the connection and run the same command again; it resumes where it stopped."),
+        )
+
+
+class AllSourcesFailed(R1ChatError):
+    """Every source of a model file failed; `failures` lists (url, problem) pairs."""
+
+    def __init__(self, spec: str, failures: list[tuple[str, str]]) -> None:
+        self.spec, self.failures = spec, failures
+        lines = "".join(f"\n  {url}: {problem}" for url, problem in failures)
+        super().__init__(
+            _("Could not download {spec} from any source:").format(spec=spec) + lines,
+            _(
+                "Check the connection, or pick another source with --source "
+                "(huggingface, hf-mirror, modelscope), and run the command again; "
+                "it resumes where it stopped."
+            ),
+        )
+
+
+class ChecksumMismatch(R1ChatError):
+    """A model file's sha256 differs from the one it should have."""
+
+    def __init__(self, name: str, expected: str, actual: str, hint: str | None = None) -> None:
+        self.name, self.expected, self.actual = name, expected, actual
+        super().__init__(
+            _("The sha256 of {name} does not match: expected {expected}, got {actual}.").format(
+                name=name, expected=expected, actual=actual
+            ),
+            hint,
+        )
+
+
+class NotEnoughSpace(R1ChatError):
+    def __init__(self, folder: Path, needed: str, free: str) -> None:
+        self.folder = folder
+        super().__init__(
+            _("Not enough free space in {folder}: {needed} needed, {free} free.").format(
+                folder=folder, needed=needed, free=free
+            ),
+            _("Free some space and run the command again."),
+        )
+
+
+class DiskFull(R1ChatError):
+    """The disk filled up while a model file was being written."""
+
+    def __init__(self, path: Path, hint: str | None = None) -> None:
+        self.path = path
+        super().__init__(
+            _("The disk is full; writing {path} stopped.").format(path=path),
+            hint or _("Free some space and run the command again."),
+        )
+
+
+class QuantizeError(R1ChatError):
+    """llama.cpp's quantizer rejected the request or failed."""
+
+    def __init__(self, detail: str, hint: str | None = None) -> None:
+        self.detail = detail
+        super().__init__(_("Quantization failed: {detail}").format(detail=detail), hint)
+
+
+class UnsupportedPlatform(R1ChatError):
+    """The system cannot run a local model at all, for example iSH on iOS."""
+
+    def __init__(self, platform: str, reason: str) -> None:
+        self.platform, self.reason = platform, reason
+        super().__init__(
+            _("r1chat cannot run a model on {platform}: {reason}").format(
+                platform=platform, reason=reason
+            ),
+            _("Use r1chat on an Android phone in Termux, or on a computer."),
+        )

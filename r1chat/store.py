@@ -70,6 +70,12 @@ def variant_path(variant: Variant) -> Path:
     return config.models_dir() / variant.model_id / variant.file
 
 
+def partial_path(variant: Variant) -> Path:
+    """Return where an unfinished download of `variant` is kept (`<file>.part`)."""
+    path = variant_path(variant)
+    return path.with_name(path.name + ".part")
+
+
 def installed_path(variant: Variant) -> Path | None:
     path = variant_path(variant)
     return path if path.is_file() else None
@@ -134,6 +140,11 @@ def forget_file(path: Path) -> None:
     manifest = load_manifest()
     if manifest.pop(_manifest_key(path), None) is not None:
         _save_manifest(manifest)
+
+
+def manifest_record(path: Path) -> dict | None:
+    """Return the manifest record of `path` even if the file changed since it was hashed."""
+    return load_manifest().get(_manifest_key(path))
 
 
 def recorded_state(path: Path) -> dict | None:
