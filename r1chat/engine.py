@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from r1chat.conversation import Message, Segment, render_r1
+from r1chat.conversation import Message, render_r1
 from r1chat.errors import EngineError, ModelFileError, PromptTooLong
 from r1chat.locale import _
 

@@ -9,24 +9,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass
 
-from r1chat import catalog as catalog_module
-from r1chat import config, store
-from r1chat.conversation import R1_TEMPERATURE, R1_TOP_P, Message
+from r1chat import config
+from r1chat.conversation import R1_TEMPERATURE, R1_TOP_P
 from r1chat.errors import UsageError
 from r1chat.locale import _
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 DIM, RESET = "\x1b[2m", "\x1b[0m"
-
-
-@dataclass
-class PowerReport:
-    tier: str
-    threads: int
-    battery_percent: float | None
-    reason: str
 
 
 def read_prompt(prompt: str, stdin=None) -> str:
@@ -92,30 +82,13 @@ class StderrWriter:
         self._at_line_start = text.endswith("\n")
 
 
-def load_progress(label: str):
+def load_progress_bar(label: str):
     """Return a progress bar for model loading, or None when stderr is not a terminal."""
     if not sys.stderr.isatty():
         return None
     from r1chat.progress import Progress
 
     return Progress(100, label, sys.stderr, unit="%")
-
-
-def choose_model(spec: str | None, settings: config.Settings, notices: StderrWriter) -> store.ModelChoice:
-    """Resolve --model, else the `default_model` setting, else the first model on the phone."""
-    catalog = catalog_module.load_catalog()
-    spec = spec or settings.default_model
-    if spec:
-        return store.resolve_model(spec, catalog)
-    choice, is_starter = store.default_choice(catalog)
-    if is_starter:
-        notices.notice(
-            _(
-                "No model installed; using the starter model {model} (not a reasoning model). "
-                "For DeepSeek-R1 run `r1chat models pull deepseek-r1-1.5b`."
-            ).format(model=choice.label)
-        )
-    return choice
 
 
 def run(args: argparse.Namespace) -> int:
@@ -127,32 +100,33 @@ def run(args: argparse.Namespace) -> int:
     notices = StderrWriter()
     prompt = read_prompt(args.prompt)
     settings = config.load_settings()
-    choice = choose_model(args.model, settings, notices)
     show_reasoning = args.think if args.think is not None else sys.stderr.isatty()
 
-    from r1chat.engine import Engine, Sampling
-    from r1chat.turn import run_turn
+    from r1chat.engine import Sampling
+    from r1chat.session import ChatSession
 
-    threads = args.threads
-    power = PowerReport(
-        tier=choice.variant.tier if choice.variant else "normal",
-        threads=0,
-        battery_percent=None,
-        reason="fixed by --threads" if threads else "default thread count",
+    progress_bars = []
+
+    def load_progress(label: str):
+        bar = load_progress_bar(_("Loading {model}").format(model=label))
+        if bar is None:
+            return None
+        progress_bars.append(bar)
+        return lambda fraction: bar.update(int(fraction * 100))
+
+    session = ChatSession(
+        settings,
+        model_spec=args.model,
+        fixed_threads=args.threads,
+        n_ctx=args.ctx,
+        notify=notices.notice,
+        load_progress=load_progress,
     )
-
-    progress = load_progress(_("Loading {model}").format(model=choice.label))
     try:
-        engine = Engine(
-            choice.path,
-            n_ctx=args.ctx or settings.context_size,
-            n_threads=threads,
-            progress=(lambda fraction: progress.update(int(fraction * 100))) if progress else None,
-        )
+        session.prepare()
     finally:
-        if progress is not None:
-            progress.close()
-    power.threads = engine.n_threads
+        for bar in progress_bars:
+            bar.close()
 
     sampling = Sampling(
         temperature=args.temperature if args.temperature is not None else R1_TEMPERATURE,
@@ -177,23 +151,16 @@ def run(args: argparse.Namespace) -> int:
             notices.reasoning(text)
 
     try:
-        result = run_turn(
-            engine,
-            [Message("user", prompt)],
-            r1_format=choice.is_r1,
-            sampling=sampling,
-            on_reasoning=on_reasoning,
-            on_answer=on_answer,
-        )
+        result = session.ask(prompt, sampling, on_reasoning=on_reasoning, on_answer=on_answer)
     finally:
         notices.end_reasoning()
 
     if args.json:
-        stdout.write(json.dumps(_json_report(result, choice, engine, power), ensure_ascii=False) + "\n")
+        stdout.write(json.dumps(_json_report(result, session), ensure_ascii=False) + "\n")
     elif answer_started:
         stdout.write("\n")
     stdout.flush()
-    engine.close()
+    session.close()
 
     if result.finish_reason == "interrupted":
         notices.notice(_("Interrupted; the answer above is incomplete."))
@@ -211,8 +178,9 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _json_report(result, choice: store.ModelChoice, engine, power: PowerReport) -> dict:
+def _json_report(result, session) -> dict:
     stats = result.stats
+    choice = session.choice
     return {
         "answer": result.answer,
         "reasoning": result.reasoning,
@@ -224,15 +192,10 @@ def _json_report(result, choice: store.ModelChoice, engine, power: PowerReport) 
             "completion_tokens": stats.completion_tokens,
         },
         "timings": {
-            "load_s": round(engine.load_s, 3),
+            "load_s": round(session.engine.load_s, 3) if session.engine else None,
             "first_token_s": round(stats.first_token_s, 3),
             "prefill_tokens_per_s": round(stats.prefill_tokens_per_s, 1),
             "decode_tokens_per_s": round(stats.decode_tokens_per_s, 1),
         },
-        "power": {
-            "tier": power.tier,
-            "threads": power.threads,
-            "battery_percent": power.battery_percent,
-            "reason": power.reason,
-        },
+        "power": session.power_report().to_json(),
     }
