@@ -139,6 +139,8 @@ class Sampling:
     min_p: float = DEFAULT_MIN_P
     seed: int | None = None
     max_tokens: int = 2048
+    # Keep going past end-of-generation tokens; `r1chat bench` uses it to decode a fixed count.
+    ignore_eos: bool = False
 
 
 @dataclass
@@ -370,6 +372,11 @@ class Engine:
             log.info("decode threads %d -> %d", self.n_threads, n)
             self.n_threads = n
 
+    def reset_cache(self) -> None:
+        """Forget the cached prompt, so the next generation reads its whole prompt again."""
+        self._cached = []
+        self._llama.llama_memory_clear(self._memory, True)
+
     def _make_sampler(self, sampling: Sampling):
         L = self._llama
         chain = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
@@ -455,13 +462,14 @@ class Engine:
         batch = L.llama_batch_get_one(current, 1)
         room = min(sampling.max_tokens, self.n_ctx - len(tokens))
         cached = self._cached
+        stop_at_eog = not sampling.ignore_eos
         first_at = last_at = 0.0
         produced = 0
         stats.finish_reason = "length"
         try:
             while produced < room:
                 token = sample(sampler, ctx, -1)
-                if is_eog(vocab, token):
+                if stop_at_eog and is_eog(vocab, token):
                     stats.finish_reason = "stop"
                     break
                 n = to_piece(vocab, token, piece, 256, 0, False)

@@ -21,7 +21,14 @@ from r1chat.config import Settings
 from r1chat.conversation import Message, fit_messages
 from r1chat.engine import Engine, Sampling
 from r1chat.locale import _
-from r1chat.power.governor import TIER_LOW, TIER_NORMAL, Governor, Plan, apply_threads_and_affinity
+from r1chat.power.governor import (
+    TIER_LOW,
+    TIER_NORMAL,
+    Governor,
+    Plan,
+    apply_threads_and_affinity,
+    make_governor,
+)
 from r1chat.turn import TurnResult, run_turn
 
 log = logging.getLogger(__name__)
@@ -46,6 +53,35 @@ class PowerReport:
             "battery_percent": self.battery_percent,
             "reason": self.reason,
         }
+
+
+def choose_model(
+    spec: str | None,
+    settings: Settings,
+    catalog: Catalog,
+    notify: Callable[[str], None],
+) -> tuple[store.ModelChoice, bool]:
+    """Pick the normal-tier model: `spec`, else the `default_model` setting, else the first on the phone.
+
+    Returns the choice and whether the user fixed its variant (`ID:QUANT` or
+    a .gguf path), which keeps the governor from swapping it.
+
+    Raises:
+        ModelNotFound, ModelNotInstalled, NoModelInstalled: nothing usable.
+    """
+    spec = spec or settings.default_model
+    if spec:
+        choice = store.resolve_model(spec, catalog)
+        return choice, choice.entry is None or ":" in spec
+    choice, is_starter = store.default_choice(catalog)
+    if is_starter:
+        notify(
+            _(
+                "No model installed; using the starter model {model} (not a reasoning model). "
+                "For DeepSeek-R1 run `r1chat models pull deepseek-r1-1.5b`."
+            ).format(model=choice.label)
+        )
+    return choice, False
 
 
 class ChatSession:
@@ -78,7 +114,7 @@ class ChatSession:
         self.catalog = catalog or load_catalog()
         self.fixed_threads = fixed_threads
         self.n_ctx = n_ctx or settings.context_size
-        self.governor = governor if governor is not None else Governor(settings)
+        self.governor = governor if governor is not None else make_governor(settings)
         self.notify = notify
         self.load_progress = load_progress
         self.messages: list[Message] = []
@@ -87,23 +123,7 @@ class ChatSession:
         self.plan: Plan | None = None
         self.dropped_messages = 0
         self._warned_missing_low = False
-        self._base, self._fixed_variant = self._resolve_base(model_spec)
-
-    def _resolve_base(self, spec: str | None) -> tuple[store.ModelChoice, bool]:
-        """Return the normal-tier choice and whether its variant is fixed by the user."""
-        spec = spec or self.settings.default_model
-        if spec:
-            choice = store.resolve_model(spec, self.catalog)
-            return choice, choice.entry is None or ":" in spec
-        choice, is_starter = store.default_choice(self.catalog)
-        if is_starter:
-            self.notify(
-                _(
-                    "No model installed; using the starter model {model} (not a reasoning model). "
-                    "For DeepSeek-R1 run `r1chat models pull deepseek-r1-1.5b`."
-                ).format(model=choice.label)
-            )
-        return choice, False
+        self._base, self._fixed_variant = choose_model(model_spec, settings, self.catalog, notify)
 
     # Planning --------------------------------------------------------------
 

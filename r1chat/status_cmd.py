@@ -12,6 +12,7 @@ import unicodedata
 
 from r1chat.config import load_settings
 from r1chat.locale import _
+from r1chat.power.benchfile import load_bench
 from r1chat.power.governor import Governor, Plan
 from r1chat.power.sensors import SensorReading
 from r1chat.power.topology import Topology, read_topology
@@ -38,7 +39,7 @@ def main(argv: list[str]) -> int:
         return int(exit_.code or 0)
 
     topology = read_topology()
-    governor = Governor(load_settings(), topology=topology)
+    governor = Governor(load_settings(), topology=topology, bench=load_bench())
     plan = governor.plan()
     if args.json:
         status = {

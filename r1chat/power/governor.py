@@ -553,3 +553,10 @@ def apply_threads_and_affinity(
             return False
     return pinned
 
+
+
+def make_governor(settings: Settings) -> Governor:
+    """Build the session's governor, using the saved `r1chat bench` result if there is one."""
+    from r1chat.power.benchfile import load_bench
+
+    return Governor(settings, bench=load_bench())
