@@ -7,6 +7,7 @@ attempt. Commands that must stay offline run under it.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -106,3 +107,19 @@ sources = [{ url = "http://127.0.0.1:9/remote.gguf" }]
 
     assert result.returncode != 0
     assert "127.0.0.1" in attempts(env)
+
+
+def test_prompt_answers_with_sockets_forbidden(no_network):
+    result = run_guarded(no_network, "-m", "r1chat", "-p", "What is the capital of France?",
+                         "--seed", "1", "-n", "8", "--json")
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["usage"]["completion_tokens"] > 0
+    assert attempts(no_network) == ""
+
+
+def test_status_runs_with_sockets_forbidden(no_network):
+    result = run_guarded(no_network, "-m", "r1chat", "status", "--json")
+
+    assert result.returncode == 0, result.stderr
+    assert attempts(no_network) == ""
