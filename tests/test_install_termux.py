@@ -12,6 +12,7 @@ stays offline; the script itself is run unchanged.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pty
 import shutil
@@ -175,6 +176,10 @@ def make_slow_pip(folder: Path) -> Path:
 
 
 def new_sim(root: Path) -> TermuxSim:
+    # The script builds r1chat without build isolation, and --no-index keeps
+    # pip from fetching the build backend, so it must already be installed.
+    if importlib.util.find_spec("hatchling") is None:
+        pytest.fail("hatchling is not installed in the test environment: pip install hatchling")
     return TermuxSim(root, make_venv(root / "venv"))
 
 
