@@ -130,6 +130,10 @@ def report_error(error: R1ChatError) -> None:
 
 
 def dispatch(argv: list[str]) -> int:
+    if not (argv and argv[0] in ("--version", "--help", "-h")):
+        from r1chat.platform_check import check_platform
+
+        check_platform()
     if argv and argv[0] in SUBCOMMANDS:
         module = importlib.import_module(SUBCOMMANDS[argv[0]])
         return module.main(argv[1:])
