@@ -106,6 +106,8 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("-t", "--threads", type=positive_int, metavar="N",
                         help=_("fixed number of CPU threads (bypasses the power governor)"))
     parser.add_argument("--ctx", type=positive_int, metavar="N", help=_("context window in tokens (default 4096)"))
+    parser.add_argument("-c", "--continue", dest="continue_last", action="store_true",
+                        help=_("continue the last conversation (with -p: add this turn to it)"))
     return parser
 
 

@@ -11,7 +11,7 @@ import json
 import sys
 
 from r1chat import config
-from r1chat.conversation import R1_TEMPERATURE, R1_TOP_P
+from r1chat.conversation import R1_TEMPERATURE, R1_TOP_P, Message
 from r1chat.errors import UsageError
 from r1chat.locale import _
 
@@ -150,10 +150,15 @@ def run(args: argparse.Namespace) -> int:
         if show_reasoning:
             notices.reasoning(text)
 
+    conversation_id = None
+    if args.continue_last:
+        conversation_id, session.messages = load_last_conversation()
+
     try:
         result = session.ask(prompt, sampling, on_reasoning=on_reasoning, on_answer=on_answer)
     finally:
         notices.end_reasoning()
+    save_turn(conversation_id, prompt, result, session, notices)
 
     if args.json:
         stdout.write(json.dumps(_json_report(result, session), ensure_ascii=False) + "\n")
@@ -176,6 +181,45 @@ def run(args: argparse.Namespace) -> int:
     if result.finish_reason == "length":
         notices.notice(_("The answer was cut off at the token limit; raise it with --max-tokens."))
     return EXIT_OK
+
+
+def load_last_conversation():
+    """Return the id and model messages of the last saved conversation, or (None, [])."""
+    from r1chat.history import History, model_messages
+
+    with History.open() as history:
+        conversation = history.last_conversation()
+        if conversation is None:
+            return None, []
+        sent = model_messages(history.messages(conversation.id))
+    return conversation.id, [Message(m["role"], m["content"]) for m in sent]
+
+
+def save_turn(conversation_id, prompt: str, result, session, notices: StderrWriter) -> None:
+    """Save the prompt and answer to the history; a failure is a notice, since the answer is out."""
+    from r1chat.errors import R1ChatError
+    from r1chat.history import History, MessageStats
+
+    stats = result.stats
+    try:
+        with History.open() as history:
+            history.add_turn(
+                conversation_id,
+                prompt,
+                result.answer,
+                reasoning=result.reasoning,
+                complete=result.finish_reason == "stop",
+                finish_reason=result.finish_reason,
+                model=session.choice.label,
+                stats=MessageStats(
+                    prompt_tokens=stats.prompt_tokens,
+                    completion_tokens=stats.completion_tokens,
+                    first_token_s=stats.first_token_s,
+                    tokens_per_s=stats.decode_tokens_per_s,
+                ),
+            )
+    except R1ChatError as error:
+        notices.notice(_("The answer was not saved to the history: {error}").format(error=error))
 
 
 def _json_report(result, session) -> dict:

@@ -283,3 +283,44 @@ def test_version_does_not_import_heavy_modules():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.splitlines()[-1] == "[]"
+
+
+def test_continue_adds_a_turn_to_the_last_conversation(isolated_home):
+    from r1chat.history import History
+
+    first = r1chat("-p", "My name is Ada.", "--seed", "1", "-n", "12", "--json")
+    alone = r1chat("-p", "What is my name?", "--seed", "1", "-n", "12", "--json")
+    follow = r1chat("-p", "What is my name?", "--continue", "--seed", "1", "-n", "12", "--json")
+    assert first.returncode == alone.returncode == follow.returncode == 0, follow.stderr
+
+    alone_tokens = json.loads(alone.stdout)["usage"]["prompt_tokens"]
+    assert json.loads(follow.stdout)["usage"]["prompt_tokens"] > alone_tokens + 5
+    with History.open(isolated_home / "history.db") as history:
+        conversations = history.conversations()
+        assert len(conversations) == 2
+        messages = history.messages(conversations[0].id)
+    assert [m.role for m in messages] == ["user", "assistant", "user", "assistant"]
+    assert messages[0].content == "What is my name?"
+    assert messages[2].content == "What is my name?"
+    assert messages[3].content == json.loads(follow.stdout)["answer"]
+    assert messages[3].model == "smollm2-135m:Q4_1"
+
+
+def test_interrupted_answer_is_saved_incomplete(isolated_home):
+    from r1chat.history import History
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "r1chat", "-p", "Write a very long story about a dragon.",
+         "-n", "4000", "--seed", "3"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    assert process.stdout.read(20)
+    process.send_signal(signal.SIGINT)
+    process.communicate(timeout=60)
+    assert process.returncode == 130
+    with History.open(isolated_home / "history.db") as history:
+        messages = history.messages(history.last_conversation().id)
+    assert messages[-1].role == "assistant"
+    assert messages[-1].complete is False
+    assert messages[-1].finish_reason == "interrupted"
+    assert len(messages[-1].content) >= 20
