@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         print(_("Interrupted."), file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        # The reader of stdout went away (`r1chat -p ... | head -1`); say nothing.
+        # The reader of stdout went away (`r1chat -p ... | head -1`), so exit without a message.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_BROKEN_PIPE

@@ -432,7 +432,7 @@ class Engine:
         A piece may end inside a multi-byte character. Generation stops at an
         end-of-generation token ("stop"), at `sampling.max_tokens` or a full
         context ("length"), or when `cancel` is set ("interrupted");
-        `last_stats.finish_reason` says which once the iterator is exhausted.
+        `last_stats.finish_reason` records which once the iterator is exhausted.
 
         Raises:
             PromptTooLong: `tokens` leave no room to answer in the context.

@@ -1,4 +1,4 @@
-"""Which model files are on this phone, where, and whether they were verified.
+"""Model files on this phone: where they live and whether they were verified.
 
 Downloaded and derived files live in `models_dir()/<model id>/<file>`. A
 manifest (`models_dir()/manifest.json`) stores each file's size, mtime and
@@ -28,7 +28,7 @@ HASH_CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class ModelChoice:
-    """The model file to load and what the catalog says about it."""
+    """The model file to load, with its catalog entry and variant when it has one."""
 
     path: Path
     entry: ModelEntry | None = None
@@ -42,7 +42,7 @@ class ModelChoice:
     def is_r1(self) -> bool:
         if self.entry is not None:
             return self.entry.is_r1
-        # A bare .gguf path: trust its name, since R1 distills say so in the file name.
+        # A bare .gguf path: R1 distills carry "DeepSeek-R1" in their published file names.
         return "deepseek-r1" in self.path.name.lower()
 
 
