@@ -11,7 +11,11 @@ from markdown_it import MarkdownIt
 from textual import events
 
 from r1chat import config
+from r1chat.config import Settings
 from r1chat.history import History
+from r1chat.power.governor import Governor
+from r1chat.power.sensors import SensorReading
+from r1chat.power.topology import CoreClass, Topology
 from r1chat.tui.messages import AssistantMessage, Notice, UserMessage
 from tui_fakes import (
     ScriptedEngine,
@@ -330,3 +334,124 @@ async def test_wake_lock_skipped_without_termux(history, monkeypatch, tmp_path):
         await send_prompt(pilot, app, "Hi")
         assert app.wake_lock.held is False
         assert answers(app)[0].answer_view.source == "Hello"
+
+
+class ChangingSensors:
+    """A sensor reader whose battery level the test changes between answers."""
+
+    def __init__(self, battery_percent: float) -> None:
+        self.battery_percent = battery_percent
+
+    def __call__(self) -> SensorReading:
+        return SensorReading(
+            battery_percent=self.battery_percent,
+            charging=False,
+            battery_temp_c=30.0,
+            cpu_temp_c=40.0,
+            source="simulated",
+        )
+
+
+def governor_with(sensors: ChangingSensors) -> Governor:
+    topology = Topology((CoreClass("performance", 2_000_000, (0, 1)),), "cpufreq")
+    return Governor(Settings(), reader=sensors, topology=topology, clock=lambda: 100.0)
+
+
+def record_notifications(app) -> list[str]:
+    messages: list[str] = []
+    original = app.notify
+
+    def notify(message, **options):
+        messages.append(str(message))
+        return original(message, **options)
+
+    app.notify = notify
+    return messages
+
+
+async def test_low_battery_swaps_to_low_tier(history):
+    low_file = config.models_dir() / "deepseek-r1-1.5b" / "DeepSeek-R1-Distill-Qwen-1.5B-Q2_K.gguf"
+    low_file.parent.mkdir(parents=True)
+    low_file.write_bytes(b"GGUF stand-in; the scripted engine never reads it")
+    sensors = ChangingSensors(battery_percent=80)
+    engine = ScriptedEngine([b"</think>", b"Fine."])
+    loaded: list[str] = []
+
+    def factory(choice, *, n_ctx, n_threads, progress):
+        loaded.append(choice.label)
+        return engine
+
+    app = make_app(engine, history, governor=governor_with(sensors))
+    app.session.engine_factory = factory
+    notifications = record_notifications(app)
+    async with app.run_test(size=(40, 20)) as pilot:
+        await send_prompt(pilot, app, "Hello")
+        assert loaded == ["deepseek-r1-1.5b:Q4_K_M"]
+
+        sensors.battery_percent = 12
+        await send_prompt(pilot, app, "Still there?")
+        assert loaded == ["deepseek-r1-1.5b:Q4_K_M", "deepseek-r1-1.5b:Q2_K"]
+        assert app.session.tier == "low"
+        await wait_until(pilot, lambda: app.chat_screen.status_bar.info.tier == "low")
+        assert "deepseek-r1-1.5b:Q2_K" in app.chat_screen.status_bar.info.model
+        assert any("low-power model" in message for message in notifications)
+        assert any(message.startswith("Switching to deepseek-r1-1.5b:Q2_K") for message in notifications)
+        assert answers(app)[-1].answer_view.source == "Fine."
+
+
+async def test_missing_low_tier_warns_once(history):
+    sensors = ChangingSensors(battery_percent=10)
+    app = make_app(ScriptedEngine([b"</think>", b"Fine."]), history, governor=governor_with(sensors))
+    notifications = record_notifications(app)
+    async with app.run_test(size=(40, 20)) as pilot:
+        await send_prompt(pilot, app, "Hello")
+        await send_prompt(pilot, app, "Again")
+        assert app.session.tier == "normal"
+    warnings = [message for message in notifications if "not on this phone" in message]
+    assert len(warnings) == 1
+    assert "deepseek-r1-1.5b:Q2_K" in warnings[0]
+
+
+async def test_mouse_opens_reasoning_and_history(history):
+    engine = ScriptedEngine([b"Hidden steps.", b"</think>", b"Shown answer."])
+    app = make_app(engine, history)
+    async with app.run_test(size=(40, 20)) as pilot:
+        await send_prompt(pilot, app, "Hi")
+        block = answers(app)[0].thinking
+        assert block.collapsed is True
+        await pilot.click("CollapsibleTitle")
+        await wait_until(pilot, lambda: block.collapsed is False)
+
+        history_key = next(key for key in app.chat_screen.query("FooterKey") if key.action == "history")
+        await pilot.click(history_key)
+        await wait_until(pilot, lambda: app.screen.__class__.__name__ == "HistoryScreen")
+        # The newest conversation is the first option, at the top of the list.
+        await pilot.click("#conversations", offset=(2, 0))
+        await wait_until(pilot, lambda: app.screen is app.chat_screen)
+        assert app.session.conversation_id == history.last_conversation().id
+
+
+async def test_settings_switches_model(history):
+    loaded: list[str] = []
+    engine = ScriptedEngine([b"</think>", b"ok"])
+
+    def factory(choice, *, n_ctx, n_threads, progress):
+        loaded.append(choice.label)
+        progress(1.0)
+        return engine
+
+    app = make_app(engine, history)
+    app.session.engine_factory = factory
+    async with app.run_test(size=(40, 20)) as pilot:
+        await wait_until(pilot, lambda: loaded == ["deepseek-r1-1.5b:Q4_K_M"] and app.engine_ready.is_set())
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: app.screen.__class__.__name__ == "SettingsScreen")
+        model_select = app.screen.query_one("#model")
+        specs = [value for _label, value in model_select._options]
+        assert "smollm2-135m:Q4_1" in specs
+        model_select.value = "smollm2-135m:Q4_1"
+        await wait_until(pilot, lambda: loaded[-1] == "smollm2-135m:Q4_1" and app.engine_ready.is_set())
+        assert app.session.model_label == "smollm2-135m:Q4_1"
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.chat_screen.status_bar.info.model == "smollm2-135m:Q4_1")
+    assert config.load_settings().default_model == "smollm2-135m:Q4_1"

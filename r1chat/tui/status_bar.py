@@ -17,7 +17,7 @@ MAX_LINES = 3
 
 @dataclass(frozen=True)
 class StatusInfo:
-    """What the status bar shows; None hides a field."""
+    """The values shown in the status bar; None hides a field."""
 
     model: str = ""
     tier: str = "normal"
@@ -53,7 +53,10 @@ def status_fields(info: StatusInfo) -> list[str]:
     if battery:
         fields.append(" ".join(battery))
     if info.threads is not None:
-        text = _("{threads} threads").format(threads=info.threads)
+        if info.threads == 1:
+            text = _("1 thread")
+        else:
+            text = _("{threads} threads").format(threads=info.threads)
         if info.watts is not None:
             text += " ~" + _("{watts} W").format(watts=f"{info.watts:.1f}")
         fields.append(text)
