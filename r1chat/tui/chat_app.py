@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -30,6 +31,10 @@ log = logging.getLogger(__name__)
 # thread count follows the temperature, and while idle, for the status bar.
 REPLAN_INTERVAL_S = 5.0
 IDLE_SENSOR_INTERVAL_S = 30.0
+# Seconds a thread may hold the GIL while another waits for it (Python's
+# default is 0.005). Decoding needs the GIL between llama.cpp calls, so a
+# shorter slice keeps screen updates from delaying tokens.
+GIL_SWITCH_INTERVAL_S = 0.001
 # Seconds to wait for an answer to stop before the model is freed at exit.
 CLOSE_TIMEOUT_S = 5.0
 LOAD_WAIT_STEP_S = 0.1
@@ -101,12 +106,15 @@ class ChatApp(App):
         self._missing_variants: set[str] = set()
         self._last_power_refresh = 0.0
         self._log_level = logging.NOTSET
+        self._switch_interval = sys.getswitchinterval()
 
     def get_default_screen(self) -> ChatScreen:
         return self.chat_screen
 
     def on_mount(self) -> None:
         self._attach_log()
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
 
     async def start_session(self) -> None:
         """Reopen the conversation, start loading the model and reading sensors.
@@ -136,6 +144,7 @@ class ChatApp(App):
         self.wake_lock.release()
         self.session.close(CLOSE_TIMEOUT_S)
         self._detach_log()
+        sys.setswitchinterval(self._switch_interval)
 
     def call_ui(self, callback: Callable[..., Any], *args: Any) -> Any:
         """Run `callback` on the app's thread from a worker thread; skipped once the app closes."""
