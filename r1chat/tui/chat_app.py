@@ -19,7 +19,7 @@ from r1chat.catalog import Variant, load_catalog
 from r1chat.engine import StreamStats
 from r1chat.errors import R1ChatError
 from r1chat.locale import _
-from r1chat.tui.chat_screen import ChatScreen
+from r1chat.tui.chat_screen import ChatScreen, unexpected_error
 from r1chat.tui.log_buffer import LogBuffer
 from r1chat.tui.session import ChatSession
 from r1chat.tui.status_bar import StatusInfo
@@ -213,6 +213,10 @@ class ChatApp(App):
             log.error("cannot load %s: %s", choice.label, error)
             self.call_ui(self._end_loading, number, error)
             return
+        except Exception as error:  # noqa: BLE001 - the screen must leave the loading state
+            log.exception("loading %s failed unexpectedly", choice.label)
+            self.call_ui(self._end_loading, number, unexpected_error(error))
+            return
         self.call_ui(self._end_loading, number, None)
 
     def _end_loading(self, number: int, error: R1ChatError | None) -> None:
@@ -266,7 +270,11 @@ class ChatApp(App):
 
     @work(thread=True, exclusive=True, group="power", exit_on_error=False)
     def _power_worker(self) -> None:
-        plan = self.governor.plan()
+        try:
+            plan = self.governor.plan()
+        except Exception:  # noqa: BLE001 - the status bar keeps its last reading
+            log.warning("power plan failed", exc_info=True)
+            return
         if self.chat_screen.generating:
             # The engine applies a new thread count between two decode steps.
             self.session.set_threads(plan.threads)

@@ -65,6 +65,14 @@ class TextBuffer:
             return len(self._pieces)
 
 
+def unexpected_error(error: Exception) -> R1ChatError:
+    """Wrap a bug's exception in a message that points to the log screen."""
+    return R1ChatError(
+        _("Unexpected error: {kind}: {error}").format(kind=type(error).__name__, error=error),
+        _("The log screen (Ctrl+L) shows the details."),
+    )
+
+
 class ChatScreen(TranslatedBindings, Screen):
     """The conversation with the model; the app's first screen."""
 
@@ -206,6 +214,10 @@ class ChatScreen(TranslatedBindings, Screen):
         except R1ChatError as error:
             log.warning("answer failed: %s", error)
             app.call_ui(self._finish_turn, view, None, error)
+            return
+        except Exception as error:  # noqa: BLE001 - a bug must not leave the screen stuck mid-answer
+            log.exception("answer failed unexpectedly")
+            app.call_ui(self._finish_turn, view, None, unexpected_error(error))
             return
         try:
             session.add_answer(result)
