@@ -84,6 +84,9 @@ def _route_llama_log(llama_cpp) -> None:
     def on_log(level, text, _user_data):
         if level != 5:
             state["level"] = levels.get(level, logging.DEBUG)
+        # A model load writes thousands of debug lines; skip them unless someone listens.
+        if state["level"] < logging.WARNING and not llama_log.isEnabledFor(state["level"]):
+            return
         state["line"] += (text or b"").decode("utf-8", errors="replace")
         if not state["line"].endswith("\n"):
             return
