@@ -14,7 +14,7 @@ import sys
 
 from r1chat import __version__
 from r1chat.errors import R1ChatError, UsageError
-from r1chat.locale import _
+from r1chat.locale import _, current_language
 
 # Subcommands with their own parser: name -> module with `main(argv) -> int`.
 SUBCOMMANDS = {
@@ -32,44 +32,30 @@ class ArgumentParser(argparse.ArgumentParser):
         raise UsageError(message, _("Run `r1chat --help` for the options."))
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(_("{value!r} is not a whole number").format(value=text)) from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(_("{value} must be at least 1").format(value=value))
-    return value
+def number_parser(kind: type, low: float, high: float | None = None):
+    """Return an argparse type that reads a `kind` number between `low` and `high`."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            message = _("{value!r} is not a whole number") if kind is int else _("{value!r} is not a number")
+            raise argparse.ArgumentTypeError(message.format(value=text)) from None
+        if high is None and value < low:
+            raise argparse.ArgumentTypeError(_("{value} must be at least {low}").format(value=value, low=low))
+        if high is not None and not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                _("{value} must be between {low} and {high}").format(value=value, low=low, high=high)
+            )
+        return value
+
+    return parse
 
 
-def probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(_("{value!r} is not a number").format(value=text)) from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(_("{value} must be between 0 and 1").format(value=value))
-    return value
-
-
-def temperature(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(_("{value!r} is not a number").format(value=text)) from None
-    if not 0.0 <= value <= 2.0:
-        raise argparse.ArgumentTypeError(_("{value} must be between 0 and 2").format(value=value))
-    return value
-
-
-def seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(_("{value!r} is not a whole number").format(value=text)) from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(_("{value} must be between 0 and 4294967295").format(value=value))
-    return value
+positive_int = number_parser(int, 1)
+probability = number_parser(float, 0.0, 1.0)
+temperature = number_parser(float, 0.0, 2.0)
+seed = number_parser(int, 0, 2**32 - 1)
 
 
 def build_parser() -> ArgumentParser:
@@ -125,7 +111,11 @@ def configure_logging() -> None:
 
 
 def report_error(error: R1ChatError) -> None:
-    line = _("Error: {message}").format(message=error)
+    """Print the error and its next step as one line on stderr."""
+    message = str(error)
+    if error.hint and not message.endswith((".", "。", "!", "?", ":", "：")):
+        message += "。" if current_language() == "zh_CN" else "."
+    line = _("Error: {message}").format(message=message)
     if error.hint:
         line = f"{line} {error.hint}"
     print(line, file=sys.stderr)
