@@ -23,6 +23,12 @@ SUBCOMMANDS = {
     "bench": "r1chat.bench_cmd",
 }
 EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 1, 2, 130, 141
+# The value of -p when it is followed by another option instead of a prompt.
+PROMPT_AFTER_OPTIONS = object()
+
+# argparse looks its own messages up through `argparse._`; route them through
+# r1chat's catalog so that usage errors are translated too.
+argparse._ = _
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -69,10 +75,12 @@ def build_parser() -> ArgumentParser:
     )
     parser.add_argument("--version", action="store_true", help=_("print the version and exit"))
     parser.add_argument(
-        "-p", "--prompt", metavar="PROMPT",
+        "-p", "--prompt", metavar="PROMPT", nargs="?", const=PROMPT_AFTER_OPTIONS,
         help=_('answer PROMPT once and exit; "-" reads the prompt from standard input, '
                "and text piped in with a PROMPT is appended to it"),
     )
+    # `r1chat -p --json "question"`: a prompt may also follow the other options.
+    parser.add_argument("words", nargs="*", help=argparse.SUPPRESS)
     parser.add_argument(
         "-m", "--model", metavar="MODEL",
         help=_("catalog id, id:QUANT (e.g. deepseek-r1-1.5b:Q2_K) or a path to a .gguf file"),
@@ -121,6 +129,32 @@ def report_error(error: R1ChatError) -> None:
     print(line, file=sys.stderr)
 
 
+def resolve_prompt(args: argparse.Namespace) -> None:
+    """Take the prompt from the words after the options when -p had no value of its own.
+
+    Raises:
+        UsageError: words without -p, or -p with neither a prompt nor piped input.
+    """
+    words = " ".join(args.words).strip()
+    if args.prompt is PROMPT_AFTER_OPTIONS:
+        if words:
+            args.prompt = words
+        elif not sys.stdin.isatty():
+            args.prompt = "-"
+        else:
+            raise UsageError(_("-p needs a prompt."), _('For example `r1chat -p "Hello"`.'))
+    elif words:
+        if args.prompt is None:
+            raise UsageError(
+                _("Unknown command {word!r}.").format(word=args.words[0]),
+                _('To ask a question, use `r1chat -p "..."`; `r1chat --help` lists the commands.'),
+            )
+        raise UsageError(
+            _("Unexpected arguments after the prompt: {words}").format(words=words),
+            _('Quote the whole prompt, for example `r1chat -p "two words"`.'),
+        )
+
+
 def dispatch(argv: list[str]) -> int:
     if not (argv and argv[0] in ("--version", "--help", "-h")):
         from r1chat.platform_check import check_platform
@@ -131,6 +165,7 @@ def dispatch(argv: list[str]) -> int:
         return module.main(argv[1:])
 
     args = build_parser().parse_args(argv)
+    resolve_prompt(args)
     if args.version:
         print(f"r1chat {__version__}")
         return 0

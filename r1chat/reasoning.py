@@ -61,7 +61,9 @@ class ReasoningSplitter:
         return self._drain(final=False)
 
     def finish(self) -> list[tuple[str, str]]:
-        self._pending += self._decoder.decode(b"", final=True)
+        # A stream cut by the token limit or a stop can end inside a multi-byte
+        # character; drop that fragment rather than show a replacement character.
+        self._decoder.reset()
         return self._drain(final=True)
 
     def _drain(self, final: bool) -> list[tuple[str, str]]:

@@ -55,6 +55,11 @@ class PowerReport:
         }
 
 
+def tier_label(tier: str) -> str:
+    """Return the user-facing name of a tier."""
+    return _("low power") if tier == TIER_LOW else _("normal")
+
+
 def choose_model(
     spec: str | None,
     settings: Settings,
@@ -69,17 +74,21 @@ def choose_model(
     Raises:
         ModelNotFound, ModelNotInstalled, NoModelInstalled: nothing usable.
     """
-    spec = spec or settings.default_model
     if spec:
         choice = store.resolve_model(spec, catalog)
         return choice, choice.entry is None or ":" in spec
+    if settings.default_model:
+        # A default picked in the settings screen names a variant, but only a
+        # model given on the command line keeps the governor from swapping tiers.
+        choice = store.resolve_model(settings.default_model, catalog)
+        return choice, choice.entry is None
     choice, is_starter = store.default_choice(catalog)
     if is_starter:
         notify(
             _(
                 "No model installed; using the starter model {model} (not a reasoning model). "
                 "For DeepSeek-R1 run `r1chat models pull deepseek-r1-1.5b`."
-            ).format(model=choice.label)
+            ).format(model=choice.variant.model_id)
         )
     return choice, False
 
@@ -129,10 +138,12 @@ class ChatSession:
 
     def _choice_for_tier(self, tier: str) -> store.ModelChoice:
         base = self._base
-        if self._fixed_variant or base.entry is None:
+        # The base is the user's or the default choice: it serves the normal
+        # tier, and the low tier too when it already is a low variant.
+        if self._fixed_variant or base.entry is None or tier != TIER_LOW:
             return base
-        variant = base.entry.tier_variant(tier)
-        if variant is None or variant == base.variant:
+        variant = base.entry.tier_variant(TIER_LOW)
+        if variant is None or variant == base.variant or base.variant.tier == TIER_LOW:
             return base
         path = store.installed_path(variant)
         if path is not None and store.verification_state(variant, path) != "mismatch":
@@ -166,8 +177,8 @@ class ChatSession:
         if self.engine is None or choice.path != self.choice.path:
             if self.engine is not None:
                 self.notify(
-                    _("Switching to {model} ({tier} tier): {reason}").format(
-                        model=choice.label, tier=plan.tier, reason=plan.message
+                    _("Switching to {model} ({tier}): {reason}").format(
+                        model=choice.label, tier=tier_label(plan.tier), reason=plan.message
                     )
                 )
             self._load(choice)

@@ -122,3 +122,10 @@ def test_invalid_utf8_is_replaced_not_raised():
     splitter, _ = split_all([b"ok \xff\xfe </think>fine"])
     assert splitter.answer == "fine"
     assert "\ufffd" in splitter.reasoning
+
+
+def test_cut_inside_a_character_drops_the_fragment():
+    data = "答案是北京".encode()
+    splitter, events = split_all([data[:-1]], in_reasoning=False)
+    assert splitter.answer == "答案是北"
+    assert "\ufffd" not in joined(events, ANSWER)

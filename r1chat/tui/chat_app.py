@@ -19,6 +19,8 @@ from r1chat.catalog import Variant, load_catalog
 from r1chat.engine import StreamStats
 from r1chat.errors import R1ChatError
 from r1chat.locale import _
+from r1chat.power.governor import TIER_NORMAL
+from r1chat.session import tier_label
 from r1chat.tui.chat_screen import ChatScreen, unexpected_error
 from r1chat.tui.log_buffer import LogBuffer
 from r1chat.tui.session import ChatSession
@@ -37,6 +39,9 @@ IDLE_SENSOR_INTERVAL_S = 30.0
 GIL_SWITCH_INTERVAL_S = 0.001
 # Seconds to wait for an answer to stop before the model is freed at exit.
 CLOSE_TIMEOUT_S = 5.0
+# Start-up notices (the starter model in use) stay this long; on a 40x20 screen
+# a toast covers the input box while it shows.
+NOTICE_TIMEOUT_S = 6.0
 LOAD_WAIT_STEP_S = 0.1
 
 
@@ -68,7 +73,7 @@ class ChatApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "r1chat"
     ENABLE_COMMAND_PALETTE = False
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True, show=False)]
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", priority=True)]
 
     def __init__(
         self,
@@ -133,7 +138,7 @@ class ChatApp(App):
             self.set_interval(min(REPLAN_INTERVAL_S, self.sensor_interval_s), self._tick_power)
             self.refresh_power()
         for notice in self.notices:
-            self.notify(notice, timeout=10)
+            self.notify(notice, timeout=NOTICE_TIMEOUT_S)
         self.update_status()
 
     def on_unmount(self) -> None:
@@ -330,11 +335,10 @@ class ChatApp(App):
         previous = self.session.choice
         self._load_number += 1
         number = self._load_number
-        reason = self.plan.message if self.plan is not None else ""
         self.call_ui(
             self.notify,
-            _("Switching to {model} ({tier} tier): {reason}").format(
-                model=choice.label, tier=choice.variant.tier if choice.variant else "", reason=reason
+            _("Switching to {model} ({tier}).").format(
+                model=choice.label, tier=tier_label(choice.variant.tier if choice.variant else TIER_NORMAL)
             ),
         )
         self.call_ui(self._begin_loading, choice)

@@ -81,7 +81,7 @@ class ChatScreen(TranslatedBindings, Screen):
         Binding("ctrl+n", "new_chat", "New"),
         Binding("ctrl+o", "history", "History"),
         Binding("ctrl+s", "settings", "Settings"),
-        Binding("ctrl+l", "log", "Log"),
+        Binding("ctrl+l", "log", "Log", show=False),
     ]
 
     def __init__(self) -> None:

@@ -12,7 +12,8 @@ from textual.widget import Widget
 from r1chat.locale import _
 
 SEPARATOR = " · "
-MAX_LINES = 3
+# Four lines fit every field at 40 columns, with the battery charging and hot.
+MAX_LINES = 4
 
 
 @dataclass(frozen=True)
