@@ -233,8 +233,8 @@ check_termux() {
     if [ "$in_termux" = 0 ] || ! command -v pkg >/dev/null 2>&1; then
         die "This script installs r1chat in Termux on Android, and this is not Termux." \
             "本脚本用于在 Android 的 Termux 中安装 r1chat，而当前环境不是 Termux。" \
-            "On other systems, install with pip as the README describes: pip install 'r1chat[starter]'" \
-            "在其他系统上，请按 README 的说明用 pip 安装：pip install 'r1chat[starter]'"
+            "On other systems, install with pip from the r1chat folder as the README describes: pip install '.[starter]'" \
+            "在其他系统上，请按 README 的说明在 r1chat 文件夹中用 pip 安装：pip install '.[starter]'"
     fi
 }
 
@@ -472,8 +472,8 @@ report_termux_api() {
             "已安装 termux-battery-status，功耗调节器可以读取电池状态。"
         return
     fi
-    say "Optional: to let r1chat save power by battery level, install the Termux:API app from F-Droid, then run 'pkg install termux-api'." \
-        "可选：若想让 r1chat 按电量节省功耗，请从 F-Droid 安装 Termux:API 应用，然后运行 'pkg install termux-api'。"
+    say "Optional: to let r1chat save power by battery level, install the Termux:API app from the same place you got Termux (F-Droid or GitHub), then run 'pkg install termux-api'." \
+        "可选：若想让 r1chat 按电量节省功耗，请从安装 Termux 的同一来源（F-Droid 或 GitHub）安装 Termux:API 应用，然后运行 'pkg install termux-api'。"
 }
 
 install_llama() {

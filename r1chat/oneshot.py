@@ -158,6 +158,12 @@ def run(args: argparse.Namespace) -> int:
         result = session.ask(prompt, sampling, on_reasoning=on_reasoning, on_answer=on_answer)
     finally:
         notices.end_reasoning()
+    if session.dropped_messages:
+        notices.notice(
+            _("{count} earlier messages were left out so that the conversation fits in the context window.").format(
+                count=session.dropped_messages
+            )
+        )
     save_turn(conversation_id, prompt, result, session, notices)
 
     if args.json:

@@ -324,3 +324,25 @@ def test_interrupted_answer_is_saved_incomplete(isolated_home):
     assert messages[-1].complete is False
     assert messages[-1].finish_reason == "interrupted"
     assert len(messages[-1].content) >= 20
+
+
+def test_prompt_may_follow_other_options():
+    result = r1chat("-p", "--json", "-n", "4", "--seed", "1", "What is the capital of France?")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["usage"]["completion_tokens"] > 0
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [(["hello"], "Unknown command 'hello'"), (["-p", "two", "words"], "Unexpected arguments")],
+)
+def test_stray_words_are_usage_errors(args, expected):
+    result = r1chat(*args)
+    assert result.returncode == 2
+    assert expected in assert_one_clean_line(result)
+
+
+def test_usage_errors_are_translated():
+    result = r1chat("-p", "hi", "--bogus", env={"LANG": "zh_CN.UTF-8"})
+    assert result.returncode == 2
+    assert "无法识别的参数：--bogus" in assert_one_clean_line(result)

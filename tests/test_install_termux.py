@@ -529,7 +529,7 @@ def test_plain_linux_rejected(bare_sim):
     assert result.returncode == 1
     assert "this is not Termux" in result.stderr
     assert "README" in result.stderr
-    assert "pip install 'r1chat[starter]'" in result.stderr
+    assert "pip install '.[starter]'" in result.stderr
     assert changing_calls(bare_sim.calls()) == []
 
 
@@ -544,7 +544,7 @@ def test_termux_without_pkg_rejected(bare_sim, tmp_path):
         timeout=RUN_TIMEOUT,
     )
     assert result.returncode == 1
-    assert "pip install 'r1chat[starter]'" in result.stderr
+    assert "pip install '.[starter]'" in result.stderr
 
 
 def test_termux_prefix_alone_is_enough(bare_sim):
@@ -557,7 +557,7 @@ def test_plain_linux_rejected_in_chinese(bare_sim):
     result = bare_sim.run(TERMUX_VERSION=None, PREFIX="/usr", LANG="zh_CN.UTF-8")
     assert result.returncode == 1
     assert "当前环境不是 Termux" in result.stderr
-    assert "pip install 'r1chat[starter]'" in result.stderr
+    assert "pip install '.[starter]'" in result.stderr
 
 
 def write_proc(root: Path, cpuinfo: str, ish_folder: bool = False) -> Path:

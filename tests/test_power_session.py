@@ -156,3 +156,12 @@ def test_prompt_answers_whatever_termux_api_does(tmp_path, behaviour, monkeypatc
         if any(str(bin_dir) in part for part in (p.info["cmdline"] or []))
     ]
     assert leftovers == []
+
+
+def test_settings_default_variant_still_swaps(low_variant, sensors_file):
+    sensors_file(15)
+    session = ChatSession(Settings(default_model="smollm2-135m:Q4_1"), fixed_threads=1)
+    session.ask("Hi", Sampling(temperature=0, max_tokens=2))
+    session.close()
+    assert session.choice.variant.quant == "Q3_K_S"
+    assert session.tier == "low"

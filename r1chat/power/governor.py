@@ -401,7 +401,7 @@ class Governor:
             threads = fastest
             decision.add(
                 "bench_fastest",
-                _("The saved benchmark decoded fastest with {threads} threads.").format(
+                _("Thread count that decoded fastest in the saved benchmark: {threads}.").format(
                     threads=threads
                 ),
             )
