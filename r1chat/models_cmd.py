@@ -30,6 +30,7 @@ from r1chat.progress import Progress, format_bytes
 log = logging.getLogger(__name__)
 
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
 SOURCE_CHOICES = ("huggingface", "hf-mirror", "modelscope", "url")
 
 
@@ -95,6 +96,11 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
     except KeyboardInterrupt:
         err.write("\n" + _("Interrupted.") + "\n")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader of stdout went away (`r1chat models list | head -1`).
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except R1ChatError as exc:
         if os.environ.get("R1CHAT_DEBUG") == "1":
             raise

@@ -142,7 +142,7 @@ class ChatSession:
         # tier, and the low tier too when it already is a low variant.
         if self._fixed_variant or base.entry is None or tier != TIER_LOW:
             return base
-        variant = base.entry.tier_variant(TIER_LOW)
+        variant = store.preferred_variant(base.entry, TIER_LOW)
         if variant is None or variant == base.variant or base.variant.tier == TIER_LOW:
             return base
         path = store.installed_path(variant)
@@ -150,11 +150,12 @@ class ChatSession:
             return store.ModelChoice(path, base.entry, variant)
         if tier == TIER_LOW and not self._warned_missing_low:
             self._warned_missing_low = True
+            derivable = next((v for v in base.entry.variants if v.tier == TIER_LOW and v.derive_from), None)
             hint = (
                 _("Run `r1chat models quantize {model} --to {quant}`.")
-                if variant.derive_from
+                if derivable is not None
                 else _("Run `r1chat models pull {model} --low`.")
-            ).format(model=base.entry.id, quant=variant.quant)
+            ).format(model=base.entry.id, quant=derivable.quant if derivable else variant.quant)
             self.notify(
                 _("The battery is low, but the low-power model {spec} is not on this phone. {hint}").format(
                     spec=variant.spec, hint=hint

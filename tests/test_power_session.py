@@ -165,3 +165,26 @@ def test_settings_default_variant_still_swaps(low_variant, sensors_file):
     session.close()
     assert session.choice.variant.quant == "Q3_K_S"
     assert session.tier == "low"
+
+
+def test_damaged_low_variant_is_not_used(low_variant, sensors_file):
+    from r1chat import store
+
+    store.record_file(low_variant, "0" * 64, good=False)
+    sensors_file(15)
+    notices = []
+    session = ChatSession(Settings(), fixed_threads=1, notify=notices.append)
+    session.ask("Hi", Sampling(temperature=0, max_tokens=2))
+    session.close()
+    assert session.choice.variant.quant == "Q4_1"
+    assert any("not on this phone" in notice for notice in notices)
+
+
+def test_explicit_damaged_variant_is_rejected(low_variant):
+    from r1chat import store
+
+    store.record_file(low_variant, "0" * 64, good=False)
+    result = r1chat("-p", "Hi", "-m", "smollm2-135m:Q3_K_S", "-n", "2")
+    assert result.returncode == 1
+    assert "sha256" in result.stderr
+    assert "r1chat models pull smollm2-135m:Q3_K_S" in result.stderr

@@ -181,7 +181,7 @@ class ChatSession:
         entry = self.choice.entry
         if self.fixed_variant or entry is None or tier == self.tier:
             return None
-        return entry.tier_variant(tier)
+        return store.preferred_variant(entry, tier)
 
     def installed_choice(self, variant: Variant) -> store.ModelChoice | None:
         """Return `variant` as a model choice if its file is on the phone and not known to be damaged."""
