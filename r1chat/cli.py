@@ -125,7 +125,9 @@ def report_error(error: R1ChatError) -> None:
         message += "。" if current_language() == "zh_CN" else "."
     line = _("Error: {message}").format(message=message)
     if error.hint:
-        line = f"{line} {error.hint}"
+        # Chinese sentences follow each other without a space.
+        separator = "" if message.endswith(("。", "：")) else " "
+        line = f"{line}{separator}{error.hint}"
     print(line, file=sys.stderr)
 
 

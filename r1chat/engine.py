@@ -110,7 +110,9 @@ def check_gguf(path: Path) -> None:
     try:
         size = path.stat().st_size
     except FileNotFoundError:
-        raise ModelFileError(path, _("the file does not exist.")) from None
+        raise ModelFileError(
+            path, _("the file does not exist."), _("Check the path, or run `r1chat models list`.")
+        ) from None
     except OSError as exc:
         raise ModelFileError(path, exc.strerror or str(exc)) from None
     if path.is_dir():

@@ -93,14 +93,20 @@ class ModelFileError(R1ChatError):
 
 
 class PromptTooLong(R1ChatError):
-    def __init__(self, prompt_tokens: int, context_size: int) -> None:
-        self.prompt_tokens, self.context_size = prompt_tokens, context_size
-        super().__init__(
-            _("The prompt is {tokens} tokens, but the context window holds {ctx}.").format(
+    """The prompt does not fit; `reserved` tokens of the window were kept for the answer."""
+
+    def __init__(self, prompt_tokens: int, context_size: int, reserved: int = 0) -> None:
+        self.prompt_tokens, self.context_size, self.reserved = prompt_tokens, context_size, reserved
+        if reserved:
+            message = _(
+                "The prompt is {tokens} tokens, but the {ctx}-token context window has room for "
+                "{room} after keeping {reserved} for the answer."
+            ).format(tokens=prompt_tokens, ctx=context_size, room=context_size - reserved, reserved=reserved)
+        else:
+            message = _("The prompt is {tokens} tokens, but the context window holds {ctx}.").format(
                 tokens=prompt_tokens, ctx=context_size
-            ),
-            _("Shorten the prompt or raise --ctx."),
-        )
+            )
+        super().__init__(message, _("Shorten the prompt or raise --ctx."))
 
 
 class EngineError(R1ChatError):

@@ -174,7 +174,10 @@ def run(args: argparse.Namespace) -> int:
     session.close()
 
     if result.finish_reason == "interrupted":
-        notices.notice(_("Interrupted; the answer above is incomplete."))
+        if args.json:
+            notices.notice(_("Interrupted; the JSON output holds the incomplete answer."))
+        else:
+            notices.notice(_("Interrupted; the answer above is incomplete."))
         return EXIT_INTERRUPTED
     if result.finish_reason == "length" and not result.answer:
         notices.notice(

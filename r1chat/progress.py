@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import unicodedata
 from collections import deque
 from typing import Callable, TextIO
 
@@ -187,7 +188,7 @@ class Progress:
         percent = self.percent()
         if percent is not None:
             parts.append(f"{percent:3.0f}%")
-        if self.unit != "B":
+        if self.unit not in ("B", "%"):
             amount = f"{self.done}/{self.total}" if self.total is not None else str(self.done)
             parts.append(f"{amount} {self.unit}")
         elif percent is None:
@@ -204,25 +205,23 @@ class Progress:
 
     def _draw_terminal_line(self) -> None:
         columns = _terminal_columns(self.stream)
-        # Pad to the widest tail drawn so far, so the bar does not jump as numbers change width.
         tail = "  ".join(self._fields())
-        self._tail_width = max(self._tail_width, len(tail))
-        tail = tail.ljust(self._tail_width)
         label = self.label
-        room = columns - 1 - len(tail) - 1
+        # Widths count terminal cells: a Chinese character takes two.
+        room = columns - 1 - _cells(tail) - 1
         bar = ""
-        if self.total is not None and room - len(label) - 3 >= MIN_BAR_WIDTH:
-            width = room - len(label) - 3
+        if self.total is not None and room - _cells(label) - 3 >= MIN_BAR_WIDTH:
+            width = room - _cells(label) - 3
             filled = int(width * self.done / self.total)
             bar = " [" + "#" * min(filled, width) + "-" * max(0, width - filled) + "]"
-        elif len(label) > max(0, room):
-            label = label[: max(0, room - 1)] + "…" if room > 1 else ""
+        elif _cells(label) > max(0, room):
+            label = _cut_to_cells(label, room - 1) + "…" if room > 1 else ""
         line = f"{label}{bar} {tail}" if label else tail
-        line = line[: columns - 1]
-        padding = " " * max(0, self._drawn_width - len(line))
+        line = _cut_to_cells(line, columns - 1)
+        padding = " " * max(0, self._drawn_width - _cells(line))
         self.stream.write("\r" + line + padding)
         self.stream.flush()
-        self._drawn_width = len(line)
+        self._drawn_width = _cells(line)
 
     def _write_plain_line(self) -> None:
         self.stream.write(f"{self.label}: {', '.join(self._fields())}\n")
@@ -242,3 +241,18 @@ def _terminal_columns(stream: TextIO) -> int:
         return os.get_terminal_size(stream.fileno()).columns
     except (AttributeError, ValueError, OSError):
         return 80
+
+
+def _cells(text: str) -> int:
+    """Return the terminal width of `text`: wide and full-width characters take two cells."""
+    return sum(2 if unicodedata.east_asian_width(char) in "WF" else 1 for char in text)
+
+
+def _cut_to_cells(text: str, width: int) -> str:
+    """Return the longest start of `text` that fits in `width` cells."""
+    used = 0
+    for index, char in enumerate(text):
+        used += 2 if unicodedata.east_asian_width(char) in "WF" else 1
+        if used > width:
+            return text[:index]
+    return text

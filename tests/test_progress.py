@@ -151,3 +151,21 @@ def test_updates_after_close_ignored():
     progress.close()
 
     assert stream.getvalue() == written
+
+
+def test_chinese_line_fits_forty_columns(monkeypatch):
+    import io
+
+    from r1chat import progress as progress_module
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr(progress_module, "_terminal_columns", lambda stream: 40)
+    stream = Terminal()
+    bar = progress_module.Progress(1_000_000, "正在加载一个很长名字的模型文件", stream, clock=lambda: 0.0)
+    bar.update(500_000)
+    line = stream.getvalue().split("\r")[-1]
+    assert progress_module._cells(line.rstrip()) <= 39
+    assert "50%" in line
