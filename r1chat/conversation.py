@@ -19,6 +19,8 @@ R1_GENERATION_PROMPT = R1_ASSISTANT + "<think>\n"
 # recommended), top_p 0.95, and no system prompt.
 R1_TEMPERATURE = 0.6
 R1_TOP_P = 0.95
+# The smallest room left for an answer when a long prompt crowds the window.
+MIN_ANSWER_TOKENS = 64
 
 
 @dataclass(frozen=True)
@@ -98,3 +100,31 @@ def fit_messages(
         cut = 2 if len(rest) > 2 and rest[0].role == "user" and rest[1].role == "assistant" else 1
         rest = rest[cut:]
         dropped += cut
+
+
+def fit_with_answer_room(
+    messages: list[Message],
+    count_tokens: Callable[[list[Message]], int],
+    n_ctx: int,
+    max_tokens: int,
+) -> tuple[list[Message], int, int]:
+    """Fit `messages` into an `n_ctx`-token window while keeping room for the answer.
+
+    Up to half the window is kept for the answer, because R1 reasoning runs
+    long. A prompt too long for that still runs with a smaller reserve.
+    Returns the kept messages, how many were left out, and the prompt budget.
+
+    Raises:
+        PromptTooLong: the prompt alone leaves less than the smallest reserve.
+    """
+    reserve = min(max_tokens, n_ctx // 2)
+    try:
+        kept, dropped = fit_messages(messages, count_tokens, n_ctx - reserve)
+        return kept, dropped, n_ctx - reserve
+    except PromptTooLong:
+        reserve = min(reserve, max(MIN_ANSWER_TOKENS, n_ctx // 8))
+    try:
+        kept, dropped = fit_messages(messages, count_tokens, n_ctx - reserve)
+    except PromptTooLong as error:
+        raise PromptTooLong(error.prompt_tokens, n_ctx, reserve) from None
+    return kept, dropped, n_ctx - reserve

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from r1chat import store
 from r1chat.catalog import Catalog, load_catalog
 from r1chat.config import Settings
-from r1chat.conversation import Message, fit_messages
-from r1chat.errors import PromptTooLong
+from r1chat.conversation import Message, fit_with_answer_room
 from r1chat.engine import Engine, Sampling
 from r1chat.locale import _
 from r1chat.power.governor import (
@@ -36,8 +35,6 @@ log = logging.getLogger(__name__)
 
 # How often the governor is consulted while an answer is being generated.
 REPLAN_INTERVAL_S = 5.0
-# The smallest room left for an answer when a long prompt crowds the window.
-MIN_ANSWER_TOKENS = 64
 
 
 @dataclass(frozen=True)
@@ -253,7 +250,9 @@ class ChatSession:
         engine = self.engine
         r1_format = self.choice.is_r1
         pending = self.messages + [Message("user", prompt)]
-        sent, self.dropped_messages = self._fit(pending, engine, r1_format, sampling.max_tokens)
+        sent, self.dropped_messages, _budget = fit_with_answer_room(
+            pending, lambda messages: len(engine.prompt_tokens(messages, r1_format)), engine.n_ctx, sampling.max_tokens
+        )
         if self.dropped_messages:
             log.info("left out %d old messages to fit the context window", self.dropped_messages)
 
@@ -278,29 +277,6 @@ class ChatSession:
                 watcher.join(timeout=1.0)
         self.messages = pending + [Message("assistant", result.answer, reasoning=result.reasoning)]
         return result
-
-    @staticmethod
-    def _fit(messages: list[Message], engine: Engine, r1_format: bool, max_tokens: int):
-        """Fit `messages` into the window, keeping room for the answer.
-
-        Up to half the window is kept for the answer, because R1 reasoning runs
-        long. A prompt too long for that still runs with a smaller reserve.
-
-        Raises:
-            PromptTooLong: the prompt alone leaves less than the smallest reserve.
-        """
-        def count(sent: list[Message]) -> int:
-            return len(engine.prompt_tokens(sent, r1_format))
-
-        reserve = min(max_tokens, engine.n_ctx // 2)
-        try:
-            return fit_messages(messages, count, engine.n_ctx - reserve)
-        except PromptTooLong:
-            reserve = min(reserve, max(MIN_ANSWER_TOKENS, engine.n_ctx // 8))
-        try:
-            return fit_messages(messages, count, engine.n_ctx - reserve)
-        except PromptTooLong as error:
-            raise PromptTooLong(error.prompt_tokens, engine.n_ctx, reserve) from None
 
     def _watch_power(self, stop: threading.Event) -> None:
         while not stop.wait(REPLAN_INTERVAL_S):

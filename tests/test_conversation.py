@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from r1chat.conversation import Message, fit_messages, render_r1, render_text, strip_reasoning
+from r1chat.conversation import (
+    Message,
+    fit_messages,
+    fit_with_answer_room,
+    render_r1,
+    render_text,
+    strip_reasoning,
+)
 from r1chat.errors import PromptTooLong
 
 
@@ -84,3 +91,26 @@ def test_fit_rejects_a_prompt_that_alone_is_too_long():
         fit_messages([Message("user", "w " * 50)], count_words, budget=10)
     assert info.value.prompt_tokens == 50
     assert info.value.context_size == 10
+
+
+def test_answer_room_is_half_the_window():
+    messages = [Message("user", "a " * 30), Message("assistant", "b " * 30), Message("user", "now")]
+    kept, dropped, budget = fit_with_answer_room(messages, count_words, n_ctx=80, max_tokens=1000)
+    assert budget == 40
+    assert dropped == 2
+    assert kept[-1].content == "now"
+
+
+def test_long_prompt_gets_a_smaller_answer_room():
+    kept, dropped, budget = fit_with_answer_room([Message("user", "w " * 300)], count_words, 512, 400)
+    assert budget == 448
+    assert dropped == 0
+    assert len(kept) == 1
+
+
+def test_answer_room_error_names_the_reserve():
+    with pytest.raises(PromptTooLong) as info:
+        fit_with_answer_room([Message("user", "w " * 600)], count_words, 512, 400)
+    assert info.value.prompt_tokens == 600
+    assert info.value.context_size == 512
+    assert info.value.reserved == 64

@@ -18,16 +18,12 @@ from typing import Protocol
 
 from r1chat import config, store
 from r1chat.catalog import Variant
-from r1chat.conversation import R1_TEMPERATURE, R1_TOP_P, Message, fit_messages
+from r1chat.conversation import R1_TEMPERATURE, R1_TOP_P, Message, fit_with_answer_room
 from r1chat.engine import Engine, Sampling, StreamStats
 from r1chat.history import History, MessageStats
 from r1chat.turn import TurnResult, run_turn
 
 log = logging.getLogger(__name__)
-
-# The answer's share of a small context window: at most half of it is kept
-# free for the answer, so a long `max_tokens` still leaves room for the conversation.
-ANSWER_SHARE_OF_CONTEXT = 0.5
 
 
 class ChatEngine(Protocol):
@@ -249,14 +245,14 @@ class ChatSession:
             PromptTooLong: the current prompt alone does not fit.
         """
         engine = self._require_engine()
-        reserve = min(self.options.sampling.max_tokens, int(engine.n_ctx * ANSWER_SHARE_OF_CONTEXT))
-        budget = max(1, engine.n_ctx - reserve)
         r1_format = self.choice.is_r1
 
         def count_tokens(messages: list[Message]) -> int:
             return len(engine.prompt_tokens(messages, r1_format))
 
-        kept, dropped = fit_messages(self.messages, count_tokens, budget)
+        kept, dropped, budget = fit_with_answer_room(
+            self.messages, count_tokens, engine.n_ctx, self.options.sampling.max_tokens
+        )
         if dropped:
             log.info("left out %d earlier messages to fit %d prompt tokens", dropped, budget)
         return FittedPrompt(kept, dropped, budget)
