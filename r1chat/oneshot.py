@@ -11,7 +11,7 @@ import json
 import sys
 
 from r1chat import config
-from r1chat.conversation import R1_TEMPERATURE, R1_TOP_P, Message
+from r1chat.conversation import Message
 from r1chat.errors import UsageError
 from r1chat.locale import _
 
@@ -102,8 +102,7 @@ def run(args: argparse.Namespace) -> int:
     settings = config.load_settings()
     show_reasoning = args.think if args.think is not None else sys.stderr.isatty()
 
-    from r1chat.engine import Sampling
-    from r1chat.session import ChatSession
+    from r1chat.session import ChatSession, sampling_from_args
 
     progress_bars = []
 
@@ -128,12 +127,7 @@ def run(args: argparse.Namespace) -> int:
         for bar in progress_bars:
             bar.close()
 
-    sampling = Sampling(
-        temperature=args.temperature if args.temperature is not None else R1_TEMPERATURE,
-        top_p=args.top_p if args.top_p is not None else R1_TOP_P,
-        seed=args.seed,
-        max_tokens=args.max_tokens or settings.max_tokens,
-    )
+    sampling = sampling_from_args(args, settings)
     stdout = sys.stdout
     answer_started = False
 

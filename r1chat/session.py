@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from r1chat import store
-from r1chat.catalog import Catalog, load_catalog
+from r1chat.catalog import Catalog, ModelEntry, Variant, load_catalog
 from r1chat.config import Settings
-from r1chat.conversation import Message, fit_with_answer_room
+from r1chat.conversation import R1_TEMPERATURE, R1_TOP_P, Message, fit_with_answer_room
 from r1chat.engine import Engine, Sampling
 from r1chat.locale import _
 from r1chat.power.governor import (
@@ -58,6 +58,34 @@ class PowerReport:
 def tier_label(tier: str) -> str:
     """Return the user-facing name of a tier."""
     return _("low power") if tier == TIER_LOW else _("normal")
+
+
+def install_hint(entry: ModelEntry, variant: Variant) -> str:
+    """Return the command that puts `variant` on the phone; for the low tier, any low variant.
+
+    A low variant that can be made from the normal file is preferred, since
+    making it needs no download.
+    """
+    if variant.tier == TIER_LOW:
+        derivable = next((v for v in entry.variants if v.tier == TIER_LOW and v.derive_from), None)
+        if derivable is not None:
+            return _("Run `r1chat models quantize {model} --to {quant}`.").format(
+                model=entry.id, quant=derivable.quant
+            )
+        return _("Run `r1chat models pull {model} --low`.").format(model=entry.id)
+    return _("Run `r1chat models pull {model}:{quant}` to download it.").format(
+        model=entry.id, quant=variant.quant
+    )
+
+
+def sampling_from_args(args, settings: Settings) -> Sampling:
+    """Build sampling options from the command line, with DeepSeek's defaults and the max-tokens setting."""
+    return Sampling(
+        temperature=args.temperature if args.temperature is not None else R1_TEMPERATURE,
+        top_p=args.top_p if args.top_p is not None else R1_TOP_P,
+        seed=args.seed,
+        max_tokens=args.max_tokens or settings.max_tokens,
+    )
 
 
 def choose_model(
@@ -150,15 +178,9 @@ class ChatSession:
             return store.ModelChoice(path, base.entry, variant)
         if tier == TIER_LOW and not self._warned_missing_low:
             self._warned_missing_low = True
-            derivable = next((v for v in base.entry.variants if v.tier == TIER_LOW and v.derive_from), None)
-            hint = (
-                _("Run `r1chat models quantize {model} --to {quant}`.")
-                if derivable is not None
-                else _("Run `r1chat models pull {model} --low`.")
-            ).format(model=base.entry.id, quant=derivable.quant if derivable else variant.quant)
             self.notify(
                 _("The battery is low, but the low-power model {spec} is not on this phone. {hint}").format(
-                    spec=variant.spec, hint=hint
+                    spec=variant.spec, hint=install_hint(base.entry, variant)
                 )
             )
         return base

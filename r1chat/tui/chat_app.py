@@ -20,7 +20,7 @@ from r1chat.engine import StreamStats
 from r1chat.errors import R1ChatError
 from r1chat.locale import _
 from r1chat.power.governor import TIER_NORMAL
-from r1chat.session import tier_label
+from r1chat.session import install_hint, tier_label
 from r1chat.tui.chat_screen import ChatScreen, unexpected_error
 from r1chat.tui.log_buffer import LogBuffer
 from r1chat.tui.session import ChatSession
@@ -318,13 +318,9 @@ class ChatApp(App):
             cancel.wait(plan.pause_s)
 
     def _warn_missing_variant(self, variant: Variant) -> None:
-        if variant.derive_from:
-            hint = _("Run `r1chat models quantize {model} --to {quant}`.")
-        else:
-            hint = _("Run `r1chat models pull {model} --low`.")
         self.notify(
             _("The governor asks for {spec}, which is not on this phone. {hint}").format(
-                spec=variant.spec, hint=hint.format(model=variant.model_id, quant=variant.quant)
+                spec=variant.spec, hint=install_hint(self.session.choice.entry, variant)
             ),
             title=_("Power"),
             severity="warning",

@@ -18,9 +18,10 @@ from typing import Protocol
 
 from r1chat import config, store
 from r1chat.catalog import Variant
-from r1chat.conversation import R1_TEMPERATURE, R1_TOP_P, Message, fit_with_answer_room
+from r1chat.conversation import Message, fit_with_answer_room
 from r1chat.engine import Engine, Sampling, StreamStats
 from r1chat.history import History, MessageStats
+from r1chat.session import sampling_from_args
 from r1chat.turn import TurnResult, run_turn
 
 log = logging.getLogger(__name__)
@@ -82,12 +83,7 @@ class ChatOptions:
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, settings: config.Settings) -> ChatOptions:
-        sampling = Sampling(
-            temperature=args.temperature if args.temperature is not None else R1_TEMPERATURE,
-            top_p=args.top_p if args.top_p is not None else R1_TOP_P,
-            seed=args.seed,
-            max_tokens=args.max_tokens or settings.max_tokens,
-        )
+        sampling = sampling_from_args(args, settings)
         return cls(
             n_ctx=args.ctx or settings.context_size,
             threads=args.threads,
