@@ -13,8 +13,8 @@ import os
 import sys
 
 from r1chat import __version__
-from r1chat.errors import R1ChatError, UsageError
-from r1chat.locale import _, current_language
+from r1chat.errors import R1ChatError, UsageError, error_line
+from r1chat.locale import _
 
 # Subcommands with their own parser: name -> module with `main(argv) -> int`.
 SUBCOMMANDS = {
@@ -119,16 +119,7 @@ def configure_logging() -> None:
 
 
 def report_error(error: R1ChatError) -> None:
-    """Print the error and its next step as one line on stderr."""
-    message = str(error)
-    if error.hint and not message.endswith((".", "。", "!", "?", ":", "：")):
-        message += "。" if current_language() == "zh_CN" else "."
-    line = _("Error: {message}").format(message=message)
-    if error.hint:
-        # Chinese sentences follow each other without a space.
-        separator = "" if message.endswith(("。", "：")) else " "
-        line = f"{line}{separator}{error.hint}"
-    print(line, file=sys.stderr)
+    print(error_line(str(error), error.hint), file=sys.stderr)
 
 
 def resolve_prompt(args: argparse.Namespace) -> None:

@@ -9,7 +9,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from r1chat.locale import _
+from r1chat.locale import _, current_language
+
+
+def error_line(message: str, hint: str | None = None) -> str:
+    """Format an error and its next step as the one line printed on stderr."""
+    if hint and not message.endswith((".", "。", "!", "?", ":", "：")):
+        message += "。" if current_language() == "zh_CN" else "."
+    line = _("Error: {message}").format(message=message)
+    if not hint:
+        return line
+    # Chinese sentences follow each other without a space.
+    separator = "" if message.endswith(("。", "：")) else " "
+    return f"{line}{separator}{hint}"
 
 
 class R1ChatError(Exception):

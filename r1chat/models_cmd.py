@@ -23,6 +23,7 @@ from r1chat.errors import (
     NoModelInstalled,
     R1ChatError,
     UsageError,
+    error_line,
 )
 from r1chat.locale import _
 from r1chat.progress import Progress, format_bytes
@@ -30,7 +31,6 @@ from r1chat.progress import Progress, format_bytes
 log = logging.getLogger(__name__)
 
 EXIT_INTERRUPTED = 130
-EXIT_BROKEN_PIPE = 141
 SOURCE_CHOICES = ("huggingface", "hf-mirror", "modelscope", "url")
 
 
@@ -97,10 +97,9 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
         err.write("\n" + _("Interrupted.") + "\n")
         return EXIT_INTERRUPTED
     except BrokenPipeError:
-        # The reader of stdout went away (`r1chat models list | head -1`).
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_BROKEN_PIPE
+        # The reader of stdout went away (`r1chat models list | head -1`);
+        # the CLI handles that for every command.
+        raise
     except R1ChatError as exc:
         if os.environ.get("R1CHAT_DEBUG") == "1":
             raise
@@ -114,9 +113,7 @@ def main(argv: list[str] | None = None, stdout: TextIO | None = None, stderr: Te
 
 
 def _print_error(err: TextIO, message: str, hint: str | None) -> None:
-    err.write(_("Error: {message}").format(message=message) + "\n")
-    if hint:
-        err.write(hint + "\n")
+    err.write(error_line(message, hint) + "\n")
 
 
 def parse_spec(spec: str, catalog: Catalog) -> tuple[ModelEntry, Variant | None]:
