@@ -121,7 +121,6 @@ def main(argv: list[str]) -> int:
                     watts=watts,
                     tpj=figures["tokens_per_joule"],
                 ),
-                file=sys.stderr if args.json else sys.stdout,
                 flush=True,
             )
     engine.close()
