@@ -1,6 +1,6 @@
 """The exceptions r1chat raises for things a user must act on.
 
-Each exception carries one translated line that says what happened (`str(error)`)
+Each exception carries one translated line that states what happened (`str(error)`)
 and, where there is one, the command or step that fixes it (`error.hint`). The
 CLI prints both and exits with `error.exit_code`; nothing else formats errors.
 """

@@ -23,7 +23,7 @@ DATE_FORMAT = "%Y-%m-%d %H:%M"
 
 @dataclass
 class HistoryResult:
-    """What the history screen did: the conversation to open, and the ids it deleted."""
+    """Result of the history screen: the conversation to open and the ids it deleted."""
 
     open_id: int | None = None
     deleted: set[int] = field(default_factory=set)
